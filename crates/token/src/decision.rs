@@ -4,7 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 /// The outcome for one token: API Gateway turns these into Allow, Deny (403) and 401.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Decision {
     /// Authenticated and permitted.
     Allow(Arc<Identity>),

@@ -379,7 +379,18 @@ fn decode_json<T: serde::de::DeserializeOwned>(segment: &str, what: &'static str
     let bytes = URL_SAFE_NO_PAD
         .decode(segment)
         .map_err(|_| format!("{what} is not base64url"))?;
-    serde_json::from_slice(&bytes).map_err(|e| e.to_string())
+    // serde would also read a struct from a JSON array; a JOSE part is an object.
+    if bytes.trim_ascii_start().first() != Some(&b'{') {
+        return Err(format!("{what} is not a JSON object"));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| {
+        let text = e.to_string();
+        // The position says nothing useful in a log; the kind of error does.
+        match text.find(" at line ") {
+            Some(at) => text[..at].to_owned(),
+            None => text,
+        }
+    })
 }
 
 /// The claims we read. Known claims appearing twice are an error, not a guess.
