@@ -1,4 +1,5 @@
 //! Integration tests of the verifier against a real key server on 127.0.0.1.
+#![allow(clippy::unwrap_used)]
 
 mod support;
 

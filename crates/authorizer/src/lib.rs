@@ -1,0 +1,9 @@
+//! The API Gateway Lambda authorizer: re-verifies the caller's Entra ID / OIDC token
+//! and answers with a whole-stage IAM policy (REST) or a simple response (HTTP API).
+
+pub mod event;
+pub mod handler;
+pub mod policy;
+
+pub use event::{AuthorizerEvent, Form};
+pub use handler::{AuthorizerError, Response, handle};
