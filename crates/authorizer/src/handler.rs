@@ -1,29 +1,10 @@
 //! One handler for every authorizer event form: event in, policy or error out.
 
-use std::collections::BTreeMap;
-
-use aws_lambda_events::apigw::{
-    ApiGatewayCustomAuthorizerPolicy, ApiGatewayCustomAuthorizerResponse, ApiGatewayV2CustomAuthorizerSimpleResponse,
-};
-use aws_lambda_events::iam::{IamPolicyEffect, IamPolicyStatement};
-use serde::Serialize;
 use token::{Decision, Refusal, Verifier};
 
 use crate::event::{AuthorizerEvent, Form};
 use crate::policy::stage_resource;
-
-/// The authorizer context: string values only, as API Gateway requires.
-pub type Context = BTreeMap<String, String>;
-
-/// What goes back to API Gateway for a decision.
-#[derive(Debug, Serialize, PartialEq)]
-#[serde(untagged)]
-pub enum Response {
-    /// REST API (TOKEN/REQUEST): an Allow or Deny policy on the whole stage.
-    Policy(ApiGatewayCustomAuthorizerResponse<Context>),
-    /// HTTP API 2.0 simple response.
-    Simple(ApiGatewayV2CustomAuthorizerSimpleResponse<Context>),
-}
+use crate::response::{Context, Effect, PolicyResponse, Response, SimpleResponse};
 
 /// A failed invocation. `Unauthorized` is the exact message API Gateway maps to 401.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
@@ -67,7 +48,7 @@ pub async fn handle(verifier: &Verifier, event: &AuthorizerEvent) -> Result<Resp
         Err(refusal) => Decision::Refuse(refusal),
     };
     log_decision(form, &decision);
-    respond(form, resource, &decision)
+    respond(form, resource, decision)
 }
 
 /// The JWT of an `Authorization: Bearer <jwt>` value (scheme in any case).
@@ -86,37 +67,26 @@ pub fn bearer_token(credential: Option<&str>) -> Result<&str, Refusal> {
     }
 }
 
-fn respond(form: Form, resource: Option<String>, decision: &Decision) -> Result<Response, AuthorizerError> {
-    let context = || -> Context {
-        decision.identity().map_or_else(Context::new, |identity| {
-            identity.context().into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
-        })
-    };
+fn respond(form: Form, resource: Option<String>, decision: Decision) -> Result<Response, AuthorizerError> {
     match (form, resource) {
         (Form::HttpApiV2, _) => {
-            let mut response = ApiGatewayV2CustomAuthorizerSimpleResponse::default();
-            response.is_authorized = matches!(decision, Decision::Allow(_));
-            response.context = context();
-            Ok(Response::Simple(response))
+            let is_authorized = matches!(decision, Decision::Allow(_));
+            let identity = match decision {
+                Decision::Allow(identity) | Decision::Deny { identity, .. } => Some(identity),
+                Decision::Refuse(_) => None,
+            };
+            Ok(Response::Simple(SimpleResponse {
+                is_authorized,
+                context: Context(identity),
+            }))
         }
         (_, Some(resource)) => {
             let (effect, identity) = match decision {
-                Decision::Allow(identity) => (IamPolicyEffect::Allow, identity),
-                Decision::Deny { identity, .. } => (IamPolicyEffect::Deny, identity),
+                Decision::Allow(identity) => (Effect::Allow, identity),
+                Decision::Deny { identity, .. } => (Effect::Deny, identity),
                 Decision::Refuse(_) => return Err(AuthorizerError::Unauthorized),
             };
-            let mut statement = IamPolicyStatement::default();
-            statement.action = vec!["execute-api:Invoke".to_owned()];
-            statement.effect = effect;
-            statement.resource = vec![resource];
-            let mut policy = ApiGatewayCustomAuthorizerPolicy::default();
-            policy.version = Some("2012-10-17".to_owned());
-            policy.statement = vec![statement];
-            let mut response = ApiGatewayCustomAuthorizerResponse::default();
-            response.principal_id = Some(identity.principal_id.clone());
-            response.policy_document = policy;
-            response.context = context();
-            Ok(Response::Policy(response))
+            Ok(Response::Policy(PolicyResponse::new(effect, resource, identity)))
         }
         (_, None) => Err(AuthorizerError::InvalidEvent("no methodArn".to_owned())),
     }

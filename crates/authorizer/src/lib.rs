@@ -4,6 +4,8 @@
 pub mod event;
 pub mod handler;
 pub mod policy;
+pub mod response;
 
 pub use event::{AuthorizerEvent, Form};
-pub use handler::{AuthorizerError, Response, handle};
+pub use handler::{AuthorizerError, handle};
+pub use response::Response;

@@ -1,5 +1,6 @@
 //! What the verifier concludes about a token, and why.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
@@ -64,8 +65,7 @@ pub struct Identity {
 
 impl Identity {
     /// The authorizer context: every value a string, absent claims omitted.
-    pub fn context(&self) -> Vec<(&'static str, String)> {
-        let mut context = Vec::with_capacity(10);
+    pub fn context(&self) -> Vec<(&'static str, Cow<'_, str>)> {
         let optional = [
             ("sub", &self.sub),
             ("oid", &self.oid),
@@ -75,16 +75,15 @@ impl Identity {
             ("idtyp", &self.idtyp),
             ("username", &self.username),
         ];
-        for (key, value) in optional {
-            if let Some(value) = value {
-                context.push((key, value.clone()));
-            }
-        }
+        let mut context: Vec<(&'static str, Cow<'_, str>)> = optional
+            .into_iter()
+            .filter_map(|(key, value)| value.as_deref().map(|v| (key, Cow::Borrowed(v))))
+            .collect();
         if !self.roles.is_empty() {
-            context.push(("roles", self.roles.join(" ")));
+            context.push(("roles", Cow::Owned(self.roles.join(" "))));
         }
-        context.push(("iss", self.iss.clone()));
-        context.push(("exp", self.exp.to_string()));
+        context.push(("iss", Cow::Borrowed(&self.iss)));
+        context.push(("exp", Cow::Owned(self.exp.to_string())));
         context
     }
 
@@ -218,7 +217,8 @@ mod tests {
 
     #[test]
     fn context_has_strings_and_omits_absent_claims() {
-        let context = identity().context();
+        let id = identity();
+        let context: Vec<(&str, String)> = id.context().into_iter().map(|(k, v)| (k, v.into_owned())).collect();
         assert_eq!(
             context,
             vec![

@@ -1,5 +1,6 @@
 //! The verifier: token in, [`Decision`] out.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -118,7 +119,8 @@ impl Verifier {
         let header = parse_header(parts.header)?;
         let algorithm = self.check_algorithm(&header)?;
         let kid = header.kid.ok_or(Refusal::MissingKid)?;
-        let claims: Claims = decode_json(parts.claims, "claims").map_err(Refusal::Claims)?;
+        let payload = decode_segment(parts.claims, "claims").map_err(Refusal::Claims)?;
+        let claims: Claims<'_> = parse_object(&payload, "claims").map_err(Refusal::Claims)?;
         let iss = claims.iss.as_deref().ok_or(Refusal::MissingIssuer)?;
         let issuer = self
             .config
@@ -169,10 +171,15 @@ impl Verifier {
                 alg: format!("{algorithm:?}"),
             });
         };
-        let signature = URL_SAFE_NO_PAD
-            .decode(parts.signature)
+        // Large enough for RSA-8192; longer input is not a signature we could check.
+        let mut signature = [0u8; 1024];
+        let length = URL_SAFE_NO_PAD
+            .decode_slice(parts.signature, &mut signature)
             .map_err(|_| Refusal::Encoding("signature"))?;
-        if public_key.verify_sig(parts.signed.as_bytes(), &signature).is_err() {
+        if public_key
+            .verify_sig(parts.signed.as_bytes(), &signature[..length])
+            .is_err()
+        {
             return Err(Refusal::BadSignature {
                 kid,
                 alg: format!("{algorithm:?}"),
@@ -236,16 +243,17 @@ impl Verifier {
 
     fn check_audience(&self, aud: Option<&Audience>) -> Result<(), Refusal> {
         let accepted = &self.config.audiences;
-        let matches = |a: &String| accepted.contains(a);
-        let (ok, got) = match aud {
-            None => return Err(Refusal::MissingAudience),
-            Some(Audience::One(a)) => (matches(a), a.clone()),
-            Some(Audience::Many(list)) if list.is_empty() => return Err(Refusal::MissingAudience),
-            Some(Audience::Many(list)) => (list.iter().any(matches), format!("[{}]", list.join(", "))),
+        let values = match aud {
+            Some(Audience { values, .. }) if !values.is_empty() => values,
+            _ => return Err(Refusal::MissingAudience),
         };
-        if ok {
+        if values.iter().any(|a| accepted.iter().any(|x| x == a)) {
             return Ok(());
         }
+        let got = match values.as_slice() {
+            [one] if !aud.is_some_and(|a| a.array) => one.to_string(),
+            many => format!("[{}]", many.join(", ")),
+        };
         Err(Refusal::AudienceMismatch {
             got,
             expected: accepted.join(", "),
@@ -327,18 +335,20 @@ fn split(token: &str) -> Result<Parts<'_>, Refusal> {
             limit: MAX_TOKEN_BYTES,
         });
     }
-    let segments = token.split('.').count();
-    if segments == 5 {
-        return Err(Refusal::Encrypted);
-    }
-    let mut pieces = token.splitn(3, '.');
-    match (pieces.next(), pieces.next(), pieces.next()) {
-        (Some(header), Some(claims), Some(signature)) if segments == 3 => Ok(Parts {
-            header,
-            claims,
-            signature,
-            signed: &token[..header.len() + 1 + claims.len()],
+    // One pass over the bytes: the positions of the first two dots and the count.
+    let mut dots = token.bytes().enumerate().filter(|(_, b)| *b == b'.').map(|(i, _)| i);
+    let (first, second) = (dots.next(), dots.next());
+    let segments = 3 + dots.count();
+    match (first, second) {
+        (Some(first), Some(second)) if segments == 3 => Ok(Parts {
+            header: &token[..first],
+            claims: &token[first + 1..second],
+            signature: &token[second + 1..],
+            signed: &token[..second],
         }),
+        _ if segments == 5 => Err(Refusal::Encrypted),
+        (None, _) => Err(Refusal::Segments(1)),
+        (Some(_), None) => Err(Refusal::Segments(2)),
         _ => Err(Refusal::Segments(segments)),
     }
 }
@@ -376,14 +386,21 @@ fn parse_header(segment: &str) -> Result<Header, Refusal> {
 }
 
 fn decode_json<T: serde::de::DeserializeOwned>(segment: &str, what: &'static str) -> Result<T, String> {
-    let bytes = URL_SAFE_NO_PAD
+    parse_object(&decode_segment(segment, what)?, what)
+}
+
+fn decode_segment(segment: &str, what: &'static str) -> Result<Vec<u8>, String> {
+    URL_SAFE_NO_PAD
         .decode(segment)
-        .map_err(|_| format!("{what} is not base64url"))?;
+        .map_err(|_| format!("{what} is not base64url"))
+}
+
+fn parse_object<'a, T: Deserialize<'a>>(bytes: &'a [u8], what: &'static str) -> Result<T, String> {
     // serde would also read a struct from a JSON array; a JOSE part is an object.
     if bytes.trim_ascii_start().first() != Some(&b'{') {
         return Err(format!("{what} is not a JSON object"));
     }
-    serde_json::from_slice(&bytes).map_err(|e| {
+    serde_json::from_slice(bytes).map_err(|e| {
         let text = e.to_string();
         // The position says nothing useful in a log; the kind of error does.
         match text.find(" at line ") {
@@ -393,52 +410,134 @@ fn decode_json<T: serde::de::DeserializeOwned>(segment: &str, what: &'static str
     })
 }
 
-/// The claims we read. Known claims appearing twice are an error, not a guess.
+/// The claims we read, borrowed from the decoded payload where JSON allows.
+/// Known claims appearing twice are an error, not a guess.
 #[derive(Deserialize)]
-struct Claims {
-    iss: Option<String>,
-    aud: Option<Audience>,
+struct Claims<'a> {
+    #[serde(borrow, default, deserialize_with = "text")]
+    iss: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    aud: Option<Audience<'a>>,
     #[serde(default, deserialize_with = "numeric_date")]
     exp: Option<u64>,
     #[serde(default, deserialize_with = "numeric_date")]
     nbf: Option<u64>,
-    sub: Option<String>,
-    oid: Option<String>,
-    tid: Option<String>,
-    azp: Option<String>,
-    appid: Option<String>,
-    roles: Option<Vec<String>>,
-    scp: Option<String>,
-    idtyp: Option<String>,
-    preferred_username: Option<String>,
-    upn: Option<String>,
-    unique_name: Option<String>,
+    #[serde(borrow, default, deserialize_with = "text")]
+    sub: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "text")]
+    oid: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "text")]
+    tid: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "text")]
+    azp: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "text")]
+    appid: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    roles: Option<Vec<Text<'a>>>,
+    #[serde(borrow, default, deserialize_with = "text")]
+    scp: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "text")]
+    idtyp: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "text")]
+    preferred_username: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "text")]
+    upn: Option<Cow<'a, str>>,
+    #[serde(borrow, default, deserialize_with = "text")]
+    unique_name: Option<Cow<'a, str>>,
 }
 
-impl Claims {
+impl Claims<'_> {
     fn into_identity(self, exp: u64) -> Identity {
-        let principal_id = self.oid.clone().or_else(|| self.sub.clone()).unwrap_or_default();
+        let owned = |v: Option<Cow<'_, str>>| v.map(Cow::into_owned);
+        let principal_id = self
+            .oid
+            .as_deref()
+            .or(self.sub.as_deref())
+            .unwrap_or_default()
+            .to_owned();
         Identity {
             principal_id,
-            sub: self.sub,
-            oid: self.oid,
-            tid: self.tid,
-            client_id: self.azp.or(self.appid),
-            roles: self.roles.unwrap_or_default(),
-            scp: self.scp,
-            idtyp: self.idtyp,
-            iss: self.iss.unwrap_or_default(),
-            username: self.preferred_username.or(self.upn).or(self.unique_name),
+            sub: owned(self.sub),
+            oid: owned(self.oid),
+            tid: owned(self.tid),
+            client_id: owned(self.azp.or(self.appid)),
+            roles: self
+                .roles
+                .unwrap_or_default()
+                .into_iter()
+                .map(|r| r.0.into_owned())
+                .collect(),
+            scp: owned(self.scp),
+            idtyp: owned(self.idtyp),
+            iss: owned(self.iss).unwrap_or_default(),
+            username: owned(self.preferred_username.or(self.upn).or(self.unique_name)),
             exp,
         }
     }
 }
 
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum Audience {
-    One(String),
-    Many(Vec<String>),
+/// `aud`: one string or an array of strings (`array` says which, for messages).
+struct Audience<'a> {
+    values: Vec<Cow<'a, str>>,
+    array: bool,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Audience<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct AudienceVisitor;
+        impl<'de> serde::de::Visitor<'de> for AudienceVisitor {
+            type Value = Audience<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or an array of strings")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Audience {
+                    values: vec![Cow::Borrowed(v)],
+                    array: false,
+                })
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Audience {
+                    values: vec![Cow::Owned(v.to_owned())],
+                    array: false,
+                })
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+                let mut values = Vec::new();
+                while let Some(value) = seq.next_element::<Text<'de>>()? {
+                    values.push(value.0);
+                }
+                Ok(Audience { values, array: true })
+            }
+        }
+        deserializer.deserialize_any(AudienceVisitor)
+    }
+}
+
+/// A JSON string, borrowed from the input unless it had escapes to undo.
+struct Text<'a>(Cow<'a, str>);
+
+impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct TextVisitor;
+        impl<'de> serde::de::Visitor<'de> for TextVisitor {
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E: serde::de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(TextVisitor)
+    }
+}
+
+fn text<'de: 'a, 'a, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Cow<'a, str>>, D::Error> {
+    Ok(Option::<Text<'a>>::deserialize(deserializer)?.map(|t| t.0))
 }
 
 /// RFC 7519 NumericDate: a JSON number of seconds, possibly fractional; never a string.

@@ -49,13 +49,12 @@ fn policy(effect: &str) -> Value {
         "policyDocument": {
             "Version": "2012-10-17",
             "Statement": [{
-                "Action": ["execute-api:Invoke"],
+                "Action": "execute-api:Invoke",
                 "Effect": effect,
-                "Resource": ["arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5/prod/*/*"]
+                "Resource": "arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5/prod/*/*"
             }]
         },
-        "context": expected_context(),
-        "usageIdentifierKey": null
+        "context": expected_context()
     })
 }
 

@@ -138,8 +138,13 @@ async fn identity_and_context_from_a_v2_app_token() {
     };
     let exp = claims()["exp"].as_u64().unwrap();
     assert_eq!(identity.principal_id, "5f1a7c0e-3b57-4e1c-9a0d-2c6b9e4f8a11");
+    let context: Vec<(&str, String)> = identity
+        .context()
+        .into_iter()
+        .map(|(k, v)| (k, v.into_owned()))
+        .collect();
     assert_eq!(
-        identity.context(),
+        context,
         vec![
             ("sub", "5f1a7c0e-3b57-4e1c-9a0d-2c6b9e4f8a11".to_owned()),
             ("oid", "5f1a7c0e-3b57-4e1c-9a0d-2c6b9e4f8a11".to_owned()),
