@@ -205,3 +205,21 @@ async fn es256_when_allowed() {
         "key ec-1 is for another algorithm family, token says RS256"
     );
 }
+
+#[tokio::test]
+async fn escaped_json_strings_in_claims_are_understood() {
+    // Some issuers escape slashes ("https:\/\/…"); the value is the same.
+    let (_server, v) = standard(&[]).await;
+    let now = now();
+    let payload = format!(
+        r#"{{"aud":"api:\/\/sagemaker-bridge","iss":"https:\/\/login.microsoftonline.com\/{TENANT}\/v2.0","exp":{},"tid":"{TENANT}","oid":"o\u0031","roles":["SageMaker\u002eInvoke"]}}"#,
+        now + 600
+    );
+    let token = keys()[0].sign_segments(&b64(keys()[0].header().to_string()), &b64(payload));
+    let Decision::Allow(identity) = v.verify(&token).await else {
+        panic!()
+    };
+    assert_eq!(identity.iss, v2_issuer(TENANT));
+    assert_eq!(identity.principal_id, "o1");
+    assert_eq!(identity.roles, ["SageMaker.Invoke"]);
+}
