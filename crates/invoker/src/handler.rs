@@ -28,22 +28,27 @@ pub struct Invoker {
 
 impl Invoker {
     /// One SageMaker Runtime client (and, in federation mode, one STS client) from
-    /// `sdk`, with operation and attempt timeouts of `INVOKER_TIMEOUT_MS`.
+    /// `sdk`: the standard configuration chain, retries included.
     pub fn new(config: Config, sdk: &SdkConfig) -> Self {
+        let sts = aws_sdk_sts::Client::new(sdk);
+        Self::with_clients(config, aws_sdk_sagemakerruntime::Client::new(sdk), sts)
+    }
+
+    /// From ready clients; the SageMaker client gets operation and attempt timeouts
+    /// of `INVOKER_TIMEOUT_MS`. `sts` is used only in federation mode.
+    pub fn with_clients(config: Config, sagemaker: aws_sdk_sagemakerruntime::Client, sts: aws_sdk_sts::Client) -> Self {
         let timeouts = TimeoutConfig::builder()
             .operation_timeout(config.timeout())
             .operation_attempt_timeout(config.timeout())
             .build();
-        let sagemaker_config = aws_sdk_sagemakerruntime::config::Builder::from(sdk)
-            .timeout_config(timeouts)
-            .build();
+        let sagemaker_config = sagemaker.config().to_builder().timeout_config(timeouts).build();
         let sagemaker = SageMaker::new(
             aws_sdk_sagemakerruntime::Client::from_conf(sagemaker_config),
             config.timeout(),
         );
         let federation = config
             .role_arn()
-            .map(|arn| Federation::new(aws_sdk_sts::Client::new(sdk), arn.to_owned(), config.session_seconds()));
+            .map(|arn| Federation::new(sts, arn.to_owned(), config.session_seconds()));
         Self {
             config,
             sagemaker,
