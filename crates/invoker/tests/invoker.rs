@@ -11,3 +11,6 @@ mod local;
 // Against moto server: InvokeEndpoint, and federation through STS.
 #[path = "invoker/moto.rs"]
 mod moto;
+// The `invoker` binary's start-up.
+#[path = "invoker/binary.rs"]
+mod binary;

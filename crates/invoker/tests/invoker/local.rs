@@ -34,7 +34,10 @@ async fn a_call_maps_body_and_headers_both_ways_and_is_audited() {
         &[
             ("X-Amzn-Invoked-Production-Variant", "variant-b"),
             ("X-Amzn-SageMaker-Custom-Attributes", "trace=1"),
-            ("X-Amzn-SageMaker-New-Session-Id", "sess-2; Expires=2026-12-04T00:00:00Z"),
+            (
+                "X-Amzn-SageMaker-New-Session-Id",
+                "sess-2; Expires=2026-12-04T00:00:00Z",
+            ),
             ("X-Amzn-SageMaker-Closed-Session-Id", "sess-1"),
         ],
     ));
@@ -59,16 +62,28 @@ async fn a_call_maps_body_and_headers_both_ways_and_is_audited() {
     assert_eq!(response.status(), 200);
     assert_eq!(body_bytes(response.body()), br#"{"generated_text":"Paris"}"#);
     assert_eq!(header(&response, "content-type"), Some("application/json"));
-    assert_eq!(header(&response, "x-amzn-invoked-production-variant"), Some("variant-b"));
+    assert_eq!(
+        header(&response, "x-amzn-invoked-production-variant"),
+        Some("variant-b")
+    );
     assert_eq!(header(&response, "x-amzn-sagemaker-custom-attributes"), Some("trace=1"));
-    assert_eq!(header(&response, "x-amzn-sagemaker-new-session-id"), Some("sess-2; Expires=2026-12-04T00:00:00Z"));
+    assert_eq!(
+        header(&response, "x-amzn-sagemaker-new-session-id"),
+        Some("sess-2; Expires=2026-12-04T00:00:00Z")
+    );
     assert_eq!(header(&response, "x-amzn-sagemaker-closed-session-id"), Some("sess-1"));
-    assert_eq!(header(&response, "x-correlation-id"), Some("0f8fad5b-d9cb-469f-a165-70867728950e"));
+    assert_eq!(
+        header(&response, "x-correlation-id"),
+        Some("0f8fad5b-d9cb-469f-a165-70867728950e")
+    );
 
     let seen = server.seen();
     assert_eq!(seen.len(), 1);
     let call = &seen[0];
-    assert_eq!((call.method.as_str(), call.path.as_str()), ("POST", "/endpoints/my-model/invocations"));
+    assert_eq!(
+        (call.method.as_str(), call.path.as_str()),
+        ("POST", "/endpoints/my-model/invocations")
+    );
     assert_eq!(call.body, br#"{"inputs": "What is the capital of France?"}"#);
     for (name, value) in [
         ("content-type", "application/json"),
@@ -84,8 +99,16 @@ async fn a_call_maps_body_and_headers_both_ways_and_is_audited() {
     ] {
         assert_eq!(call.header(name), Some(value), "{name}");
     }
-    assert!(call.header("authorization").unwrap().contains(&format!("Credential={STATIC_KEY}/")));
-    assert_eq!(call.header("x-correlation-id"), None, "client headers are not forwarded blindly");
+    assert!(
+        call.header("authorization")
+            .unwrap()
+            .contains(&format!("Credential={STATIC_KEY}/"))
+    );
+    assert_eq!(
+        call.header("x-correlation-id"),
+        None,
+        "client headers are not forwarded blindly"
+    );
 
     let audits = logs.audits();
     assert_eq!(audits.len(), 1);
@@ -166,11 +189,36 @@ async fn refusals_before_any_call() {
     let server = ModelServer::start().await;
     let invoker = invoker(&[ENDPOINTS], &server.url, None).await;
     let cases: Vec<(&str, lambda_http::Request, u16, &str)> = vec![
-        ("no authorizer identity", rest(|e| e["requestContext"]["authorizer"] = json!(null)), 401, "Unauthenticated"),
-        ("unknown endpoint", rest(|e| e["path"] = json!("/endpoints/other-model/invocations")), 404, "UnknownEndpoint"),
-        ("caller lacks the role", rest(|e| e["path"] = json!("/endpoints/private-model/invocations")), 403, "AccessDenied"),
-        ("unknown route", rest(|e| e["path"] = json!("/models/my-model")), 404, "NotFound"),
-        ("wrong method", rest(|e| e["httpMethod"] = json!("GET")), 405, "MethodNotAllowed"),
+        (
+            "no authorizer identity",
+            rest(|e| e["requestContext"]["authorizer"] = json!(null)),
+            401,
+            "Unauthenticated",
+        ),
+        (
+            "unknown endpoint",
+            rest(|e| e["path"] = json!("/endpoints/other-model/invocations")),
+            404,
+            "UnknownEndpoint",
+        ),
+        (
+            "caller lacks the role",
+            rest(|e| e["path"] = json!("/endpoints/private-model/invocations")),
+            403,
+            "AccessDenied",
+        ),
+        (
+            "unknown route",
+            rest(|e| e["path"] = json!("/models/my-model")),
+            404,
+            "NotFound",
+        ),
+        (
+            "wrong method",
+            rest(|e| e["httpMethod"] = json!("GET")),
+            405,
+            "MethodNotAllowed",
+        ),
     ];
     for (name, request, status, code) in cases {
         let response = invoker::handle(&invoker, request).await;
@@ -201,31 +249,84 @@ async fn every_sagemaker_error_row() {
     let server = ModelServer::start().await;
     let invoker = invoker(&[ENDPOINTS], &server.url, None).await;
     let leaky = "Endpoint my-model of account 123456789012 not found. See arn:aws:sagemaker:eu-west-1:123456789012:endpoint/my-model";
-    let rows: Vec<(ModelReply, u16, &str, Option<(&str, &str)>)> = vec![
-        (ModelReply::error(400, "ValidationError", json!({"message": leaky})), 400, "ValidationError", None),
+    // The reply, the status and code the caller gets, and a header that must come with them.
+    type Row<'a> = (ModelReply, u16, &'a str, Option<(&'a str, &'a str)>);
+    let rows: Vec<Row<'_>> = vec![
         (
-            ModelReply::error(424, "ModelError", json!({
-                "message": "Received server error (500) from primary with message \"CUDA out of memory\". See https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#logEventViewer:group=/aws/sagemaker/Endpoints/my-model in account 123456789012 for more information.",
-                "OriginalStatusCode": 500,
-                "OriginalMessage": "CUDA out of memory",
-                "LogStreamArn": "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/sagemaker/Endpoints/my-model"
-            })),
+            ModelReply::error(400, "ValidationError", json!({"message": leaky})),
+            400,
+            "ValidationError",
+            None,
+        ),
+        (
+            ModelReply::error(
+                424,
+                "ModelError",
+                json!({
+                    "message": "Received server error (500) from primary with message \"CUDA out of memory\". See https://eu-west-1.console.aws.amazon.com/cloudwatch/home?region=eu-west-1#logEventViewer:group=/aws/sagemaker/Endpoints/my-model in account 123456789012 for more information.",
+                    "OriginalStatusCode": 500,
+                    "OriginalMessage": "CUDA out of memory",
+                    "LogStreamArn": "arn:aws:logs:eu-west-1:123456789012:log-group:/aws/sagemaker/Endpoints/my-model"
+                }),
+            ),
             424,
             "ModelError",
             Some(("x-amzn-sagemaker-original-status-code", "500")),
         ),
-        (ModelReply::error(400, "ThrottlingException", json!({"message": "Rate exceeded for account 123456789012"})), 429, "Throttled", Some(("retry-after", "1"))),
-        (ModelReply::error(429, "ModelNotReadyException", json!({"message": "model loading"})), 429, "ModelNotReady", Some(("retry-after", "5"))),
-        (ModelReply::error(503, "ServiceUnavailable", json!({"message": "try later"})), 503, "ServiceUnavailable", None),
-        (ModelReply::error(500, "InternalFailure", json!({"message": "boom in 123456789012"})), 502, "UpstreamFailure", None),
-        (ModelReply::error(424, "InternalDependencyException", json!({"message": "dependency"})), 502, "UpstreamFailure", None),
         (
-            ModelReply::error(400, "AccessDeniedException", json!({"message": "User: arn:aws:sts::123456789012:assumed-role/invoker-role/invoker is not authorized to perform: sagemaker:InvokeEndpoint"})),
+            ModelReply::error(
+                400,
+                "ThrottlingException",
+                json!({"message": "Rate exceeded for account 123456789012"}),
+            ),
+            429,
+            "Throttled",
+            Some(("retry-after", "1")),
+        ),
+        (
+            ModelReply::error(429, "ModelNotReadyException", json!({"message": "model loading"})),
+            429,
+            "ModelNotReady",
+            Some(("retry-after", "5")),
+        ),
+        (
+            ModelReply::error(503, "ServiceUnavailable", json!({"message": "try later"})),
+            503,
+            "ServiceUnavailable",
+            None,
+        ),
+        (
+            ModelReply::error(500, "InternalFailure", json!({"message": "boom in 123456789012"})),
             502,
             "UpstreamFailure",
             None,
         ),
-        (ModelReply::Answer { status: 200, headers: vec![], body: b"".to_vec() }, 200, "", None),
+        (
+            ModelReply::error(424, "InternalDependencyException", json!({"message": "dependency"})),
+            502,
+            "UpstreamFailure",
+            None,
+        ),
+        (
+            ModelReply::error(
+                400,
+                "AccessDeniedException",
+                json!({"message": "User: arn:aws:sts::123456789012:assumed-role/invoker-role/invoker is not authorized to perform: sagemaker:InvokeEndpoint"}),
+            ),
+            502,
+            "UpstreamFailure",
+            None,
+        ),
+        (
+            ModelReply::Answer {
+                status: 200,
+                headers: vec![],
+                body: b"".to_vec(),
+            },
+            200,
+            "",
+            None,
+        ),
     ];
     for (reply, status, code, extra) in rows {
         server.reply(reply);
@@ -262,7 +363,10 @@ async fn a_hanging_model_is_a_504_within_the_budget() {
     let elapsed = started.elapsed();
     assert_eq!(response.status(), 504);
     assert_eq!(json_body(&response)["error"]["code"], "Timeout");
-    assert_eq!(json_body(&response)["error"]["message"], "the model did not answer within 500 ms");
+    assert_eq!(
+        json_body(&response)["error"]["message"],
+        "the model did not answer within 500 ms"
+    );
     // Bounded by the budget, not by the model: generous slack for a loaded machine.
     assert!(elapsed < std::time::Duration::from_secs(10), "{elapsed:?}");
 }
@@ -281,14 +385,24 @@ async fn streams_are_joined_with_the_stream_content_type() {
     let invoker = invoker(&[ENDPOINTS], &server.url, None).await;
     server.reply(ModelReply::stream(
         "text/event-stream",
-        &[payload_part(b"data: Par"), payload_part(b"is\n\n"), payload_part(b"data: [DONE]\n\n")],
+        &[
+            payload_part(b"data: Par"),
+            payload_part(b"is\n\n"),
+            payload_part(b"data: [DONE]\n\n"),
+        ],
     ));
     let response = invoker::handle(&invoker, stream_request()).await;
     assert_eq!(response.status(), 200);
     assert_eq!(body_bytes(response.body()), b"data: Paris\n\ndata: [DONE]\n\n");
     assert_eq!(header(&response, "content-type"), Some("text/event-stream"));
-    assert_eq!(header(&response, "x-amzn-sagemaker-content-type"), Some("text/event-stream"));
-    assert_eq!(header(&response, "x-amzn-invoked-production-variant"), Some("AllTraffic"));
+    assert_eq!(
+        header(&response, "x-amzn-sagemaker-content-type"),
+        Some("text/event-stream")
+    );
+    assert_eq!(
+        header(&response, "x-amzn-invoked-production-variant"),
+        Some("AllTraffic")
+    );
     let call = &server.seen()[0];
     assert_eq!(call.path, "/endpoints/my-model/invocations-response-stream");
     assert_eq!(call.header("x-amzn-sagemaker-accept"), Some("text/event-stream"));
@@ -302,7 +416,10 @@ async fn a_mid_stream_error_is_never_a_truncated_200() {
         "text/event-stream",
         &[
             payload_part(b"data: Par"),
-            stream_exception("ModelStreamError", json!({"Message": "model crashed", "ErrorCode": "StreamBroken"})),
+            stream_exception(
+                "ModelStreamError",
+                json!({"Message": "model crashed", "ErrorCode": "StreamBroken"}),
+            ),
         ],
     ));
     let response = invoker::handle(&invoker, stream_request()).await;
@@ -313,7 +430,10 @@ async fn a_mid_stream_error_is_never_a_truncated_200() {
 
     server.reply(ModelReply::stream(
         "text/event-stream",
-        &[payload_part(b"data: x"), stream_exception("InternalStreamFailure", json!({"Message": "internal"}))],
+        &[
+            payload_part(b"data: x"),
+            stream_exception("InternalStreamFailure", json!({"Message": "internal"})),
+        ],
     ));
     let response = invoker::handle(&invoker, stream_request()).await;
     assert_eq!(response.status(), 502);

@@ -76,7 +76,10 @@ impl ModelReply {
         Self::Answer {
             status: 200,
             headers: vec![
-                ("Content-Type".to_owned(), "application/vnd.amazon.eventstream".to_owned()),
+                (
+                    "Content-Type".to_owned(),
+                    "application/vnd.amazon.eventstream".to_owned(),
+                ),
                 ("X-Amzn-SageMaker-Content-Type".to_owned(), content_type.to_owned()),
                 ("X-Amzn-Invoked-Production-Variant".to_owned(), "AllTraffic".to_owned()),
             ],
@@ -99,7 +102,10 @@ pub fn payload_part(bytes: &[u8]) -> Message {
 pub fn stream_exception(kind: &str, body: Value) -> Message {
     Message::new(body.to_string().into_bytes())
         .add_header(text_header(":message-type", "exception"))
-        .add_header(Header::new(":exception-type", HeaderValue::String(kind.to_owned().into())))
+        .add_header(Header::new(
+            ":exception-type",
+            HeaderValue::String(kind.to_owned().into()),
+        ))
         .add_header(text_header(":content-type", "application/json"))
 }
 
@@ -139,6 +145,7 @@ async fn serve_model(
     replies: Arc<Mutex<VecDeque<ModelReply>>>,
     seen: Arc<Mutex<Vec<Seen>>>,
 ) {
+    let _ = stream.set_nodelay(true);
     let mut reader = BufReader::new(stream);
     loop {
         let mut line = String::new();
@@ -146,7 +153,10 @@ async fn serve_model(
             return;
         }
         let mut parts = line.split_whitespace();
-        let (method, path) = (parts.next().unwrap_or("").to_owned(), parts.next().unwrap_or("").to_owned());
+        let (method, path) = (
+            parts.next().unwrap_or("").to_owned(),
+            parts.next().unwrap_or("").to_owned(),
+        );
         let mut headers = HashMap::new();
         loop {
             let mut header = String::new();
@@ -187,8 +197,10 @@ async fn serve_model(
                     head.push_str(&format!("{k}: {v}\r\n"));
                 }
                 head.push_str("\r\n");
-                let stream = reader.get_mut();
-                if stream.write_all(head.as_bytes()).await.is_err() || stream.write_all(&body).await.is_err() {
+                // One write: a head and a body in two segments meet Nagle and delayed ACKs.
+                let mut bytes = head.into_bytes();
+                bytes.extend_from_slice(&body);
+                if reader.get_mut().write_all(&bytes).await.is_err() {
                     return;
                 }
             }
@@ -249,7 +261,8 @@ impl Logs {
             .with_max_level(tracing::Level::INFO)
             .with_writer(logs.clone())
             .finish();
-        (logs.clone(), tracing::subscriber::set_default(subscriber))
+        let guard = tracing::subscriber::set_default(subscriber);
+        (logs, guard)
     }
 
     pub fn lines(&self) -> Vec<Value> {
@@ -297,13 +310,19 @@ pub struct Moto {
 
 impl Moto {
     pub async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("python3")
+            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .unwrap_or_else(|e| panic!("moto_server could not start ({e}); install it with pip install 'moto[server]'"));
+            .unwrap_or_else(|e| {
+                panic!("python3 -m moto.server could not start ({e}); pip install -r .ci/requirements.txt")
+            });
         let moto = Self {
             url: format!("http://127.0.0.1:{port}"),
             child,
@@ -313,7 +332,10 @@ impl Moto {
             if moto.get("/moto-api/").await.is_some_and(|(status, _)| status == 200) {
                 return moto;
             }
-            assert!(Instant::now() < deadline, "moto_server not ready after 60 s");
+            assert!(
+                Instant::now() < deadline,
+                "moto server not ready after 60 s (is moto[server] installed? pip install -r .ci/requirements.txt)"
+            );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -334,14 +356,21 @@ impl Moto {
         let mut response = String::new();
         stream.read_to_string(&mut response).await.ok()?;
         let status = response.split_whitespace().nth(1)?.parse().ok()?;
-        let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+        let body = response
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_owned())
+            .unwrap_or_default();
         Some((status, body))
     }
 
     /// Queues SageMaker results (moto's `endpoint-results` API).
     pub async fn queue_results(&self, results: Value) {
         let (status, body) = self
-            .request("POST", "/moto-api/static/sagemaker/endpoint-results", &results.to_string())
+            .request(
+                "POST",
+                "/moto-api/static/sagemaker/endpoint-results",
+                &results.to_string(),
+            )
             .await
             .unwrap();
         assert_eq!(status, 201, "{body}");
