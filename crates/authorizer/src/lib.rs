@@ -2,6 +2,7 @@
 //! and answers with a whole-stage IAM policy (REST) or a simple response (HTTP API).
 
 pub mod event;
+pub mod explain;
 pub mod handler;
 pub mod policy;
 pub mod response;

@@ -10,3 +10,6 @@ mod handler;
 // The `authorizer` binary, run as Lambda runs it, against a Runtime API in the test.
 #[path = "authorizer/runtime.rs"]
 mod runtime;
+// `authorizer explain`, run as an operator would.
+#[path = "authorizer/explain.rs"]
+mod explain;

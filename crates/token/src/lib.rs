@@ -9,6 +9,7 @@
 mod config;
 mod decision;
 mod error;
+mod explain;
 mod fetch;
 mod issuer;
 mod jwks;
@@ -18,6 +19,7 @@ mod verify;
 pub use config::Config;
 pub use decision::{Decision, Denial, Held, Identity, Refusal};
 pub use error::{Error, FetchProblem};
+pub use explain::{Step, inspect};
 pub use fetch::FetchLimits;
 pub use jsonwebtoken::Algorithm;
 pub use verify::{MAX_TOKEN_BYTES, Settings, Verifier};

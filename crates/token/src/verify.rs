@@ -389,13 +389,13 @@ fn decode_json<T: serde::de::DeserializeOwned>(segment: &str, what: &'static str
     parse_object(&decode_segment(segment, what)?, what)
 }
 
-fn decode_segment(segment: &str, what: &'static str) -> Result<Vec<u8>, String> {
+pub(crate) fn decode_segment(segment: &str, what: &'static str) -> Result<Vec<u8>, String> {
     URL_SAFE_NO_PAD
         .decode(segment)
         .map_err(|_| format!("{what} is not base64url"))
 }
 
-fn parse_object<'a, T: Deserialize<'a>>(bytes: &'a [u8], what: &'static str) -> Result<T, String> {
+pub(crate) fn parse_object<'a, T: Deserialize<'a>>(bytes: &'a [u8], what: &'static str) -> Result<T, String> {
     // serde would also read a struct from a JSON array; a JOSE part is an object.
     if bytes.trim_ascii_start().first() != Some(&b'{') {
         return Err(format!("{what} is not a JSON object"));
