@@ -37,7 +37,7 @@ pub async fn explain(verifier: &Verifier, credential: &str, now: u64) -> (String
                 let _ = writeln!(out, "----  {label:<13} not checked");
             }
             _ => {
-                let _ = writeln!(out, "pass  {label:<13}");
+                let _ = writeln!(out, "pass  {label}");
             }
         }
     }
