@@ -34,3 +34,47 @@ fn bad_configuration_fails_init_with_one_clear_line() {
         assert_eq!(line["fields"]["error"], message);
     }
 }
+
+#[test]
+fn every_event_fixture_parses_into_its_api_gateway_type() {
+    use lambda_http::aws_lambda_events::apigw::{
+        ApiGatewayCustomAuthorizerRequest, ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayProxyRequest,
+        ApiGatewayV2CustomAuthorizerV2Request, ApiGatewayV2httpRequest,
+    };
+    let dir = format!("{}/../../events", env!("CARGO_MANIFEST_DIR"));
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "authorizer-http-api-v2.json",
+            "authorizer-request.json",
+            "authorizer-token.json",
+            "invoker-http-api-v2.json",
+            "invoker-rest-proxy.json"
+        ],
+        "a new fixture needs its type here"
+    );
+    let read = |name: &str| std::fs::read_to_string(format!("{dir}/{name}")).unwrap();
+    let _: ApiGatewayCustomAuthorizerRequest = serde_json::from_str(&read("authorizer-token.json")).unwrap();
+    let _: ApiGatewayCustomAuthorizerRequestTypeRequest =
+        serde_json::from_str(&read("authorizer-request.json")).unwrap();
+    let _: ApiGatewayV2CustomAuthorizerV2Request = serde_json::from_str(&read("authorizer-http-api-v2.json")).unwrap();
+    let rest: ApiGatewayProxyRequest = serde_json::from_str(&read("invoker-rest-proxy.json")).unwrap();
+    assert_eq!(
+        rest.request_context.path.as_deref(),
+        Some("/prod/endpoints/my-model/invocations")
+    );
+    assert_eq!(
+        rest.request_context.authorizer.fields["principalId"],
+        "5f1a7c0e-3b57-4e1c-9a0d-2c6b9e4f8a11"
+    );
+    let v2: ApiGatewayV2httpRequest = serde_json::from_str(&read("invoker-http-api-v2.json")).unwrap();
+    assert_eq!(
+        v2.request_context.authorizer.unwrap().fields["roles"],
+        "SageMaker.Invoke"
+    );
+}
