@@ -4,6 +4,7 @@
 pub mod event;
 pub mod explain;
 pub mod handler;
+pub mod logging;
 pub mod policy;
 pub mod response;
 

@@ -24,7 +24,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
 }
 
 async fn run_lambda() -> Result<(), lambda_runtime::Error> {
-    lambda_runtime::tracing::init_default_subscriber();
+    authorizer::logging::init(std::io::stdout);
     let Some(verifier) = configured_verifier() else {
         std::process::exit(1);
     };
@@ -40,7 +40,7 @@ async fn run_lambda() -> Result<(), lambda_runtime::Error> {
 
 /// The report goes to stdout; key-fetch logs go to stderr.
 async fn explain(argument: Option<String>) -> i32 {
-    lambda_runtime::tracing::init_default_subscriber_with_writer(std::io::stderr);
+    authorizer::logging::init(std::io::stderr);
     let credential = match argument {
         Some(token) => token,
         None => {
