@@ -55,10 +55,6 @@ impl Invoker {
             federation,
         }
     }
-
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
 }
 
 /// Serves one request. Every outcome is a response: errors are JSON bodies.

@@ -118,16 +118,6 @@ impl Config {
             jwks_min_refresh: Duration::from_secs(seconds(&get, "AUTH_JWKS_MIN_REFRESH_SECONDS", 30, 0..=3600)?),
         })
     }
-
-    /// The accepted audiences, in configuration order.
-    pub fn audiences(&self) -> &[String] {
-        &self.audiences
-    }
-
-    /// The accepted algorithms.
-    pub fn algorithms(&self) -> &[Algorithm] {
-        &self.algorithms
-    }
 }
 
 fn split_list(raw: &str) -> Vec<String> {
@@ -263,8 +253,8 @@ mod tests {
     #[test]
     fn defaults() {
         let c = config(&[("AUTH_TENANT_ID", TID), ("AUTH_AUDIENCES", "api://x, x ,")]).unwrap();
-        assert_eq!(c.audiences(), ["api://x", "x"]);
-        assert_eq!(c.algorithms(), [Algorithm::RS256]);
+        assert_eq!(c.audiences, ["api://x", "x"]);
+        assert_eq!(c.algorithms, [Algorithm::RS256]);
         assert_eq!(c.clock_skew_seconds, 60);
         assert_eq!(c.jwks_cache, Duration::from_secs(3600));
         assert_eq!(c.jwks_min_refresh, Duration::from_secs(30));
@@ -351,7 +341,7 @@ mod tests {
         );
         assert!(problem(&with("none")).contains("not a known algorithm"));
         let c = config(&with("RS256, PS256, ES256, RS256")).unwrap();
-        assert_eq!(c.algorithms(), [Algorithm::RS256, Algorithm::PS256, Algorithm::ES256]);
+        assert_eq!(c.algorithms, [Algorithm::RS256, Algorithm::PS256, Algorithm::ES256]);
     }
 
     #[test]

@@ -89,10 +89,6 @@ impl Verifier {
         self.stores.iter().map(KeyStore::fetch_count).sum()
     }
 
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
     /// Verifies `token` (the JWT alone, without `Bearer `) now.
     pub async fn verify(&self, token: &str) -> Decision {
         self.verify_at(token, unix_now()).await
