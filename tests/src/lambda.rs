@@ -42,6 +42,7 @@ pub struct Function {
     events: mpsc::UnboundedSender<(String, String)>,
     pending: Pending,
     invocations: AtomicU64,
+    port: u16,
 }
 
 impl Function {
@@ -100,13 +101,15 @@ impl Function {
             events,
             pending,
             invocations: AtomicU64::new(0),
+            port,
         })
     }
 
     /// Sends one event and waits for the function's answer.
     pub async fn invoke(&self, event: &Value) -> Result<Outcome> {
         let n = self.invocations.fetch_add(1, Ordering::Relaxed);
-        let request_id = format!("{}-{n:04}-0000-0000-000000000000", &self.name[..self.name.len().min(8)]);
+        // UUID-shaped, as Lambda's are: the Runtime API's port, then a counter.
+        let request_id = format!("{:08x}-0000-4000-8000-{n:012x}", self.port);
         let (tx, rx) = oneshot::channel();
         self.pending.lock().expect("pending").insert(request_id.clone(), tx);
         let _ = self.events.send((request_id, event.to_string()));
