@@ -107,12 +107,17 @@ impl Function {
 
     /// Sends one event and waits for the function's answer.
     pub async fn invoke(&self, event: &Value) -> Result<Outcome> {
+        self.invoke_raw(event.to_string()).await
+    }
+
+    /// Sends any payload, JSON or not, as Lambda would pass it on.
+    pub async fn invoke_raw(&self, payload: String) -> Result<Outcome> {
         let n = self.invocations.fetch_add(1, Ordering::Relaxed);
         // UUID-shaped, as Lambda's are: the Runtime API's port, then a counter.
         let request_id = format!("{:08x}-0000-4000-8000-{n:012x}", self.port);
         let (tx, rx) = oneshot::channel();
         self.pending.lock().expect("pending").insert(request_id.clone(), tx);
-        let _ = self.events.send((request_id, event.to_string()));
+        let _ = self.events.send((request_id, payload));
         match tokio::time::timeout(INVOCATION_TIMEOUT, rx).await {
             Ok(Ok(outcome)) => Ok(outcome),
             _ => Err(Error::Answer {

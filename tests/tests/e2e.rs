@@ -208,6 +208,8 @@ async fn every_bad_token_and_every_unpermitted_call_is_refused_before_the_model(
     assert_eq!(reply.json()["error"]["code"], "UnknownEndpoint");
 
     // Each refusal is explained in the log, to the operator only.
+    let last_refusal = |l: &Value| l["fields"]["reason"].as_str().is_some_and(|r| r.contains("audience"));
+    stack.authorizer.log(last_refusal).await.unwrap();
     let reasons: Vec<String> = stack
         .authorizer
         .peer()

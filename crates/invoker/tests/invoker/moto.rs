@@ -1,6 +1,8 @@
 use lambda_http::Body;
 use serde_json::json;
 
+use e2e::Moto;
+
 use crate::support::*;
 
 const ROLE: &str = "arn:aws:iam::123456789012:role/model-invoke";
@@ -15,15 +17,19 @@ fn body_text(body: &Body) -> String {
 
 #[tokio::test]
 async fn invoke_endpoint_reaches_moto_and_returns_the_queued_result() {
-    let moto = Moto::start().await;
-    moto.queue_results(json!({"region": "eu-west-1", "results": [{
-        "Body": "{\"label\": \"positive\"}",
-        "ContentType": "application/json",
-        "InvokedProductionVariant": "blue",
-        "CustomAttributes": "model=v7"
-    }]}))
-    .await;
-    let invoker = invoker(&[("INVOKER_ENDPOINTS", "my-model")], &moto.url, None).await;
+    let moto = Moto::start().await.unwrap();
+    moto.queue_results(
+        "eu-west-1",
+        &[json!({
+            "Body": "{\"label\": \"positive\"}",
+            "ContentType": "application/json",
+            "InvokedProductionVariant": "blue",
+            "CustomAttributes": "model=v7"
+        })],
+    )
+    .await
+    .unwrap();
+    let invoker = invoker(&[("INVOKER_ENDPOINTS", "my-model")], &moto.url(), None).await;
     let response = invoker::handle(&invoker, rest(|_| ())).await;
     assert_eq!(response.status(), 200, "{}", body_text(response.body()));
     assert_eq!(body_text(response.body()), "{\"label\": \"positive\"}");
@@ -57,12 +63,12 @@ fn with_token(token: &str) -> lambda_http::Request {
 
 #[tokio::test]
 async fn federation_signs_with_the_callers_sts_credentials_cached_per_token() {
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let server = ModelServer::start().await;
     let invoker = invoker(
         &[("INVOKER_ENDPOINTS", "my-model"), ("INVOKER_ROLE_ARN", ROLE)],
         &server.url,
-        Some(&moto.url),
+        Some(&moto.url()),
     )
     .await;
     for _ in 0..3 {
@@ -104,12 +110,12 @@ async fn federation_signs_with_the_callers_sts_credentials_cached_per_token() {
 
 #[tokio::test]
 async fn federation_without_a_bearer_token_is_refused() {
-    let moto = Moto::start().await;
+    let moto = Moto::start().await.unwrap();
     let server = ModelServer::start().await;
     let invoker = invoker(
         &[("INVOKER_ENDPOINTS", "my-model"), ("INVOKER_ROLE_ARN", ROLE)],
         &server.url,
-        Some(&moto.url),
+        Some(&moto.url()),
     )
     .await;
     let request = rest(|e| {

@@ -2,9 +2,8 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::io::Write;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use aws_config::{BehaviorVersion, Region, retry::RetryConfig};
 use aws_sdk_sagemakerruntime::config::Credentials;
@@ -299,87 +298,5 @@ impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Logs {
     type Writer = Logs;
     fn make_writer(&'a self) -> Self::Writer {
         self.clone()
-    }
-}
-
-/// moto server on a free port, waited for by readiness, killed on drop.
-pub struct Moto {
-    pub url: String,
-    child: Child,
-}
-
-impl Moto {
-    pub async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("python3")
-            .args(["-m", "moto.server", "-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| {
-                panic!("python3 -m moto.server could not start ({e}); pip install -r .ci/requirements.txt")
-            });
-        let moto = Self {
-            url: format!("http://127.0.0.1:{port}"),
-            child,
-        };
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            if moto.get("/moto-api/").await.is_some_and(|(status, _)| status == 200) {
-                return moto;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "moto server not ready after 60 s (is moto[server] installed? pip install -r .ci/requirements.txt)"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn get(&self, path: &str) -> Option<(u16, String)> {
-        self.request("GET", path, "").await
-    }
-
-    /// A plain HTTP/1.1 request to moto; `None` while it is not listening.
-    pub async fn request(&self, method: &str, path: &str, body: &str) -> Option<(u16, String)> {
-        let addr = self.url.trim_start_matches("http://");
-        let mut stream = tokio::net::TcpStream::connect(addr).await.ok()?;
-        let head = format!(
-            "{method} {path} HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-            body.len()
-        );
-        stream.write_all(head.as_bytes()).await.ok()?;
-        let mut response = String::new();
-        stream.read_to_string(&mut response).await.ok()?;
-        let status = response.split_whitespace().nth(1)?.parse().ok()?;
-        let body = response
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default();
-        Some((status, body))
-    }
-
-    /// Queues SageMaker results (moto's `endpoint-results` API).
-    pub async fn queue_results(&self, results: Value) {
-        let (status, body) = self
-            .request(
-                "POST",
-                "/moto-api/static/sagemaker/endpoint-results",
-                &results.to_string(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(status, 201, "{body}");
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
