@@ -21,9 +21,7 @@ pub use lambda::{Function, Outcome, bin_dir};
 pub use moto::Moto;
 pub use oidc::{Client, Oidc, TokenVersion};
 pub use peer::Peer;
-pub use stack::{
-    AUDIENCE, CALLER, ENDPOINTS, EXPIRED, NO_ROLE, OTHER_AUDIENCE, REQUIRED_ROLES, ROLE_ARN, STATIC_KEY, Stack, TENANT,
-};
+pub use stack::{AUDIENCE, CALLER, EXPIRED, NO_ROLE, OTHER_AUDIENCE, ROLE_ARN, STATIC_KEY, Stack, TENANT};
 
 /// The crate's results.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

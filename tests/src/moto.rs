@@ -11,7 +11,8 @@ use serde_json::Value;
 use crate::{Error, Peer, Result, http};
 
 pub struct Moto {
-    peer: Peer,
+    /// Held for its drop, which stops the process.
+    _peer: Peer,
     port: u16,
     recording: PathBuf,
 }
@@ -31,7 +32,11 @@ impl Moto {
             http::get(port, "/moto-api/").await.filter(|r| r.status == 200)
         })
         .await?;
-        Ok(Self { peer, port, recording })
+        Ok(Self {
+            _peer: peer,
+            port,
+            recording,
+        })
     }
 
     /// What `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME` / `AWS_ENDPOINT_URL_STS` point at.
@@ -79,10 +84,6 @@ impl Moto {
         let data: Value =
             serde_json::from_str(&response.body).map_err(|e| self.answer(format!("data.json is not JSON: {e}")))?;
         Ok(data["sts"]["AssumedRole"].as_array().cloned().unwrap_or_default())
-    }
-
-    pub fn peer(&self) -> &Peer {
-        &self.peer
     }
 
     async fn call(&self, method: &str, path: &str, body: &str) -> Result<http::Response> {

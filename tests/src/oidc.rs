@@ -30,7 +30,8 @@ pub enum TokenVersion {
 
 /// The provider process: one issuer per token version, one shared signing key.
 pub struct Oidc {
-    peer: Peer,
+    /// Held for its drop, which stops the process.
+    _peer: Peer,
     v1: u16,
     v2: u16,
 }
@@ -69,7 +70,7 @@ impl Oidc {
             })
             .await?;
         }
-        Ok(Self { peer, v1, v2 })
+        Ok(Self { _peer: peer, v1, v2 })
     }
 
     /// The key set both issuers sign with (what `AUTH_JWKS_URL` points at).
@@ -97,10 +98,6 @@ impl Oidc {
             Some(token) if response.status == 200 => Ok(token.to_owned()),
             _ => Err(answer(format!("token refused: {} {}", response.status, response.body))),
         }
-    }
-
-    pub fn peer(&self) -> &Peer {
-        &self.peer
     }
 }
 

@@ -44,10 +44,6 @@ impl Peer {
         })
     }
 
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
     /// Every line the process has written so far (stdout and stderr).
     pub fn lines(&self) -> Vec<String> {
         self.lines.lock().expect("log buffer").clone()

@@ -11,9 +11,9 @@ pub const AUDIENCE: &str = "api://sagemaker-bridge";
 /// Another API of the same tenant: its tokens must not open this one.
 pub const OTHER_AUDIENCE: &str = "api://another-api";
 /// `AUTH_REQUIRED_ROLES`: holding either lets a caller through the authorizer.
-pub const REQUIRED_ROLES: &str = "Model.Invoke,Model.Admin";
+const REQUIRED_ROLES: &str = "Model.Invoke,Model.Admin";
 /// `INVOKER_ENDPOINTS`: `restricted-model` is for `Model.Admin` holders only.
-pub const ENDPOINTS: &str = "my-model:Model.Invoke|Model.Admin,restricted-model:Model.Admin";
+const ENDPOINTS: &str = "my-model:Model.Invoke|Model.Admin,restricted-model:Model.Admin";
 pub const ROLE_ARN: &str = "arn:aws:iam::123456789012:role/sagemaker-bridge-model-invoke";
 /// The function's own (execution role) key: in federation mode it must sign nothing.
 pub const STATIC_KEY: &str = "AKIAE2ESTATICEXAMPLE";
