@@ -151,6 +151,27 @@ impl Function {
     }
 }
 
+/// Runs a function binary once outside Lambda, with only `env` and JSON logs, and
+/// returns how it exited and its output lines: what a failed init leaves behind.
+pub fn init_outcome<K, V>(binary: &Path, env: impl IntoIterator<Item = (K, V)>) -> (Option<i32>, Vec<String>)
+where
+    K: AsRef<std::ffi::OsStr>,
+    V: AsRef<std::ffi::OsStr>,
+{
+    let output = Command::new(binary)
+        .env_clear()
+        .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
+        .envs(env)
+        .output();
+    match output {
+        Ok(output) => {
+            let text = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
+            (output.status.code(), text.lines().map(str::to_owned).collect())
+        }
+        Err(error) => (None, vec![format!("{} could not run: {error}", binary.display())]),
+    }
+}
+
 /// Where the functions' binaries are: `E2E_BIN_DIR`, else the profile directory this
 /// program was built into (`target/debug` for `cargo test` and `cargo run`).
 pub fn bin_dir() -> PathBuf {

@@ -17,7 +17,7 @@ mod stack;
 
 pub use error::Error;
 pub use gateway::{Authorization, Gateway, Reply};
-pub use lambda::{Function, Outcome, bin_dir};
+pub use lambda::{Function, Outcome, bin_dir, init_outcome};
 pub use moto::Moto;
 pub use oidc::{Client, Oidc, TokenVersion};
 pub use peer::Peer;

@@ -1,9 +1,8 @@
 //! The real `authorizer` binary under a Lambda Runtime API (the `e2e` harness's).
 
 use std::path::Path;
-use std::process::Command;
 
-use e2e::{Function, Outcome};
+use e2e::{Function, Outcome, init_outcome};
 use serde_json::{Value, json};
 
 use crate::handler::fixture;
@@ -29,17 +28,10 @@ fn bad_configuration_fails_init_with_one_clear_line() {
         ),
     ];
     for (env, message) in cases {
-        let output = Command::new(env!("CARGO_BIN_EXE_authorizer"))
-            .env_clear()
-            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-            .envs(env)
-            .output()
-            .unwrap();
-        assert_eq!(output.status.code(), Some(1), "{message}");
-        let text = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
-        let lines: Vec<&str> = text.lines().collect();
+        let (code, lines) = init_outcome(Path::new(env!("CARGO_BIN_EXE_authorizer")), env);
+        assert_eq!(code, Some(1), "{message}");
         assert_eq!(lines.len(), 1, "{lines:?}");
-        let line: Value = serde_json::from_str(lines[0]).unwrap();
+        let line: Value = serde_json::from_str(&lines[0]).unwrap();
         assert_eq!(line["level"], "ERROR");
         assert_eq!(line["fields"]["message"], "invalid configuration");
         assert_eq!(line["fields"]["error"], message);

@@ -1,5 +1,6 @@
-use std::process::Command;
+use std::path::Path;
 
+use e2e::init_outcome;
 use serde_json::Value;
 
 #[test]
@@ -19,17 +20,10 @@ fn bad_configuration_fails_init_with_one_clear_line() {
         ),
     ];
     for (env, message) in cases {
-        let output = Command::new(env!("CARGO_BIN_EXE_invoker"))
-            .env_clear()
-            .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
-            .envs(env)
-            .output()
-            .unwrap();
-        assert_eq!(output.status.code(), Some(1), "{message}");
-        let text = String::from_utf8_lossy(&output.stdout).into_owned() + &String::from_utf8_lossy(&output.stderr);
-        let lines: Vec<&str> = text.lines().collect();
+        let (code, lines) = init_outcome(Path::new(env!("CARGO_BIN_EXE_invoker")), env);
+        assert_eq!(code, Some(1), "{message}");
         assert_eq!(lines.len(), 1, "{lines:?}");
-        let line: Value = serde_json::from_str(lines[0]).unwrap();
+        let line: Value = serde_json::from_str(&lines[0]).unwrap();
         assert_eq!(line["level"], "ERROR");
         assert_eq!(line["fields"]["error"], message);
     }
