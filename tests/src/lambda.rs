@@ -88,7 +88,7 @@ impl Function {
             .env("AWS_LAMBDA_LOG_FORMAT", "JSON")
             .env("AWS_LAMBDA_LOG_LEVEL", "INFO")
             .envs(env.iter().map(|(k, v)| (k, v)));
-        let hint = "build the functions first: cargo build --workspace (cargo test --workspace does)";
+        let hint = "build the functions first: cargo test --workspace --no-run (scripts/local-run does)";
         let mut peer = Peer::spawn(&format!("{name} ({})", binary.display()), command, hint)?;
         peer.ready(Duration::from_secs(30), || {
             let polled = *first_poll.borrow_and_update();
