@@ -9,27 +9,19 @@ use std::hint::black_box;
 use authorizer::{AuthorizerEvent, handle};
 use criterion::{Criterion, criterion_group, criterion_main};
 use support::*;
-use token::{Settings, Verifier};
+use token::Verifier;
 
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let key = RsaKey::generate("bench-key");
-    let server = rt.block_on(KeyServer::start(Reply::Json(jwks(&[key.jwk()]))));
-    let pairs = with(entra_pairs(&server), "AUTH_REQUIRED_ROLES", "SageMaker.Invoke");
-    let build = |entries| {
-        let settings = Settings {
-            token_cache_entries: entries,
-            ..settings()
-        };
-        let verifier = Verifier::with_settings(config(&pairs), settings).unwrap();
-        rt.block_on(verifier.prewarm()).unwrap();
-        verifier
-    };
-    let uncached = build(0);
-    let cached = build(1024);
+    let BenchSetup {
+        key,
+        server: _server,
+        uncached,
+        cached,
+    } = bench_setup(&rt);
     let event = serde_json::json!({
         "type": "TOKEN",
         "authorizationToken": format!("Bearer {}", key.token(&claims())),

@@ -13,28 +13,19 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use criterion::{Criterion, criterion_group, criterion_main};
 use support::*;
-use token::{Decision, Settings, Verifier};
+use token::Decision;
 
 fn bench(c: &mut Criterion) {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
-    let key = RsaKey::generate("bench-key");
-    let server = rt.block_on(KeyServer::start(Reply::Json(jwks(&[key.jwk()]))));
-    let pairs = with(entra_pairs(&server), "AUTH_REQUIRED_ROLES", "SageMaker.Invoke");
-    let build = |entries| {
-        let settings = Settings {
-            token_cache_entries: entries,
-            ..settings()
-        };
-        let verifier = Verifier::with_settings(config(&pairs), settings).unwrap();
-        rt.block_on(verifier.prewarm()).unwrap();
-        verifier
-    };
-    // With the verified-token cache off, every call is a first sighting: the full path.
-    let uncached = build(0);
-    let cached = build(1024);
+    let BenchSetup {
+        key,
+        server: _server,
+        uncached,
+        cached,
+    } = bench_setup(&rt);
     let token = key.token(&claims());
     assert!(matches!(rt.block_on(uncached.verify(&token)), Decision::Allow(_)));
     assert!(matches!(rt.block_on(cached.verify(&token)), Decision::Allow(_)));

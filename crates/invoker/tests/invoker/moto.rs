@@ -61,8 +61,8 @@ fn with_token(token: &str) -> lambda_http::Request {
     })
 }
 
-#[tokio::test]
-async fn federation_signs_with_the_callers_sts_credentials_cached_per_token() {
+/// An invoker in federation mode: STS is moto, SageMaker the local model server.
+async fn federated() -> (Moto, ModelServer, invoker::Invoker) {
     let moto = Moto::start().await.unwrap();
     let server = ModelServer::start().await;
     let invoker = invoker(
@@ -71,6 +71,12 @@ async fn federation_signs_with_the_callers_sts_credentials_cached_per_token() {
         Some(&moto.url()),
     )
     .await;
+    (moto, server, invoker)
+}
+
+#[tokio::test]
+async fn federation_signs_with_the_callers_sts_credentials_cached_per_token() {
+    let (_moto, server, invoker) = federated().await;
     for _ in 0..3 {
         server.reply(ModelReply::ok("text/plain", b"ok", &[]));
     }
@@ -110,14 +116,7 @@ async fn federation_signs_with_the_callers_sts_credentials_cached_per_token() {
 
 #[tokio::test]
 async fn federation_without_a_bearer_token_is_refused() {
-    let moto = Moto::start().await.unwrap();
-    let server = ModelServer::start().await;
-    let invoker = invoker(
-        &[("INVOKER_ENDPOINTS", "my-model"), ("INVOKER_ROLE_ARN", ROLE)],
-        &server.url,
-        Some(&moto.url()),
-    )
-    .await;
+    let (_moto, server, invoker) = federated().await;
     let request = rest(|e| {
         e["headers"].as_object_mut().unwrap().remove("Authorization");
         e["multiValueHeaders"] = json!({});

@@ -332,6 +332,38 @@ pub fn with(mut pairs: Vec<(&'static str, String)>, name: &'static str, value: &
     pairs
 }
 
+/// What the benchmarks measure against: a key served locally and two warmed verifiers
+/// requiring `SageMaker.Invoke`, one with the verified-token cache off (every call is
+/// a first sighting: the full path) and one with it on. Keep the server alive.
+pub struct BenchSetup {
+    pub key: RsaKey,
+    pub server: KeyServer,
+    pub uncached: token::Verifier,
+    pub cached: token::Verifier,
+}
+
+pub fn bench_setup(rt: &tokio::runtime::Runtime) -> BenchSetup {
+    let key = RsaKey::generate("bench-key");
+    let server = rt.block_on(KeyServer::start(Reply::Json(jwks(&[key.jwk()]))));
+    let pairs = with(entra_pairs(&server), "AUTH_REQUIRED_ROLES", "SageMaker.Invoke");
+    let build = |entries| {
+        let settings = token::Settings {
+            token_cache_entries: entries,
+            ..settings()
+        };
+        let verifier = token::Verifier::with_settings(config(&pairs), settings).unwrap();
+        rt.block_on(verifier.prewarm()).unwrap();
+        verifier
+    };
+    let (uncached, cached) = (build(0), build(1024));
+    BenchSetup {
+        key,
+        server,
+        uncached,
+        cached,
+    }
+}
+
 pub async fn verifier(pairs: &[(&str, String)]) -> token::Verifier {
     let verifier = token::Verifier::with_settings(config(pairs), settings()).unwrap();
     let _ = verifier.prewarm().await;
